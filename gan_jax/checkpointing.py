@@ -1,0 +1,97 @@
+"""Orbax checkpoints of the whole GAN state, and the generator-only export."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from gan_jax.config import ARCHITECTURE_FIELDS, HYPERPARAMETER_FIELDS, Config
+from gan_jax.steps import GANState, create_state
+
+GENERATOR_FILE = "generator.msgpack"
+
+
+class CheckpointError(Exception):
+  """A checkpoint that cannot be used for this run; the message says why."""
+
+
+def make_manager(workdir: str | os.PathLike, config: Config) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
+  return ocp.CheckpointManager(
+      Path(workdir).absolute() / "checkpoints", options=options, item_names=("state", "config")
+  )
+
+
+def save(manager: ocp.CheckpointManager, state: GANState) -> None:
+  """Start an (async) save at ``state.step``; orbax commits it atomically."""
+  manager.save(
+      int(state.step),
+      args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(state.config.to_dict())
+      ),
+      force=True,
+  )
+
+
+def abstract_state(config: Config) -> GANState:
+  return jax.eval_shape(lambda: create_state(config, jax.random.PRNGKey(0)))
+
+
+def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+  return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
+
+def check_compatible(saved: dict[str, Any], config: Config, *, allow_changes: bool) -> None:
+  """Refuse to resume across architectures, and across hyperparameters unless allowed."""
+  current = config.to_dict()
+  arch = {k: (saved.get(k), current[k]) for k in ARCHITECTURE_FIELDS if saved.get(k) != current[k]}
+  if arch:
+    diff = ", ".join(f"{k}: checkpoint {a!r} vs this run {b!r}" for k, (a, b) in arch.items())
+    raise CheckpointError(f"the checkpoint was trained with a different architecture ({diff}); "
+                          "use another --workdir or the matching flags")
+  hyper = {k: (saved.get(k), current[k]) for k in HYPERPARAMETER_FIELDS if saved.get(k) != current[k]}
+  if hyper and not allow_changes:
+    diff = ", ".join(f"{k}: checkpoint {a!r} vs this run {b!r}" for k, (a, b) in hyper.items())
+    raise CheckpointError(f"resuming with different hyperparameters ({diff}); pass "
+                          "--allow-config-change to continue anyway, or use another --workdir")
+
+
+def restore(manager: ocp.CheckpointManager, config: Config, step: int) -> GANState:
+  target = abstract_state(config)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+  return restored["state"]
+
+
+def export_generator(path: str | os.PathLike, state: GANState) -> Path:
+  """The seed's ``generator.h5``: G's params and config in one msgpack file, written atomically."""
+  path = Path(path)
+  payload = {
+      "config": state.config.to_dict(),
+      "g_params": jax.tree.map(np.asarray, state.g_params),
+      "step": int(state.step),
+  }
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_bytes(flax.serialization.msgpack_serialize(payload))
+  os.replace(tmp, path)
+  return path
+
+
+def load_generator(path: str | os.PathLike) -> tuple[Config, Any]:
+  """(config, g_params) from ``export_generator``'s file."""
+  path = Path(path)
+  try:
+    payload = flax.serialization.msgpack_restore(path.read_bytes())
+    config = Config.from_dict(payload["config"])
+    g_params = jax.tree.map(jnp.asarray, payload["g_params"])
+  except FileNotFoundError:
+    raise CheckpointError(f"{path}: no such generator file") from None
+  except Exception as e:  # noqa: BLE001 - msgpack raises many types on bad bytes
+    raise CheckpointError(f"{path}: not a readable generator export ({type(e).__name__}: {e})") from None
+  return config, g_params

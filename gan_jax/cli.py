@@ -1,0 +1,127 @@
+"""Command line of ``run.py``: flags -> Config -> train_and_evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from gan_jax.config import Config
+
+_DEFAULTS = Config()
+
+
+def positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+  if value <= 0:
+    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+  return value
+
+
+def even_positive_int(text: str) -> int:
+  value = positive_int(text)
+  if value % 2:
+    raise argparse.ArgumentTypeError(f"must be even (half real, half fake images for D), got {value}")
+  return value
+
+
+def positive_float(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not value > 0:
+    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+  return value
+
+
+def unit_float(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not 0 <= value < 1:
+    raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+  return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+  d = _DEFAULTS
+  p = argparse.ArgumentParser(
+      prog="run.py",
+      description="Train the seed's unconditional DCGAN on Fashion-MNIST with JAX/Flax.",
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+  )
+  p.add_argument("--workdir", default="runs/fashion_mnist_gan", help="checkpoints, metrics.jsonl, samples/")
+  p.add_argument("--epochs", type=positive_int, default=d.epochs)
+  p.add_argument("--batch-size", type=even_positive_int, default=d.batch_size,
+                 help="D trains on half real + half fake; G on the full batch")
+  p.add_argument("--latent-dim", type=positive_int, default=d.latent_dim)
+  p.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate (both models)")
+  p.add_argument("--beta1", type=unit_float, default=d.beta1, help="Adam beta1 (the seed's 'momentum')")
+  p.add_argument("--adam", choices=("keras", "optax"), default=d.adam,
+                 help="keras: Keras' epsilon placement, the seed's exact updates; optax: optax.adam")
+  p.add_argument("--seed", type=int, default=d.seed, help="all randomness derives from it and the step")
+  p.add_argument("--steps-per-epoch", type=positive_int, default=None,
+                 help="iterations per epoch (default: training set size // batch size = 468)")
+  p.add_argument("--sampling", choices=("random", "shuffle"), default=d.sampling,
+                 help="random: fresh indices with replacement per half batch (the seed); "
+                      "shuffle: per-pass permutation without replacement")
+  p.add_argument("--data-dir", default=None, help="tfds data dir (default: tfds' own, ~/tensorflow_datasets)")
+  p.add_argument("--idx-dir", default=None,
+                 help="folder of the four Fashion-MNIST IDX .gz files (default: $FASHION_MNIST_IDX_DIR, "
+                      "then /usr/share/datasets/fashion-mnist)")
+  p.add_argument("--log-every", type=positive_int, default=d.log_every, help="iterations per metrics.jsonl line")
+  p.add_argument("--seed-log", action="store_true",
+                 help="print the seed's per-iteration line '>epoch, j/n, d1=, d2= g=' instead of a progress bar")
+  p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+  p.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every, help="epochs")
+  p.add_argument("--keep-checkpoints", type=positive_int, default=d.keep_checkpoints)
+  p.add_argument("--conv-impl", choices=("auto", "matmul", "lax"), default=d.conv_impl,
+                 help="auto: matmul forms on CPU, lax (cuDNN) convolutions elsewhere; same math")
+  p.add_argument("--chunk", type=positive_int, default=None,
+                 help="iterations fused per jitted call (default: 10 on CPU, an epoch elsewhere)")
+  p.add_argument("--allow-config-change", action="store_true",
+                 help="resume even if hyperparameters differ from the checkpoint's")
+  return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+  names = {f.name for f in dataclasses.fields(Config)}
+  return Config(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def _error(message: str) -> int:
+  print(f"error: {message}", file=sys.stderr)
+  return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  config = config_from_args(args)
+  logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+  logging.getLogger("absl").setLevel(logging.ERROR)  # tfds' chatter about variant folders
+  # Imported here so that --help and flag errors answer without loading JAX and TensorFlow.
+  from gan_jax.checkpointing import CheckpointError
+  from gan_jax.input_pipeline import DataError
+  from gan_jax.train import Interrupted, TrainingError, train_and_evaluate
+
+  try:
+    train_and_evaluate(config, args.workdir, allow_config_change=args.allow_config_change)
+  except ValueError as e:  # Config.validate, e.g. a batch larger than the dataset
+    parser.error(str(e))
+  except (DataError, CheckpointError) as e:
+    return _error(str(e))
+  except TrainingError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  except Interrupted as e:
+    print(f"{e}; checkpoint saved. Resume with the same command: "
+          f"python run.py --workdir {args.workdir} ...", file=sys.stderr)
+    return e.exit_code
+  return 0

@@ -1,0 +1,204 @@
+"""The training loop: data on the device, fused chunks of iterations, logs,
+progress images, orbax checkpoints and clean stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import tqdm
+
+from gan_jax import checkpointing as ckpt
+from gan_jax import images as image_io
+from gan_jax import input_pipeline
+from gan_jax.config import Config
+from gan_jax.steps import GANState, create_state, generate, sample_latent, train_chunk
+
+METRIC_NAMES = ("d1", "d2", "g", "acc_real", "acc_fake")
+# Bytes a run needs free: a few checkpoints of ~16 MB (params + Adam moments) plus images.
+_MIN_FREE_BYTES = 200 * 2**20
+
+
+class TrainingError(Exception):
+  """Training cannot go on (divergence, workdir trouble); the message says why."""
+
+
+class Interrupted(Exception):
+  def __init__(self, signum: int, step: int):
+    super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}")
+    self.signum, self.step = signum, step
+
+  @property
+  def exit_code(self) -> int:
+    return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM, as shells report them
+
+
+def default_chunk(steps_per_epoch: int) -> int:
+  # On CPU an iteration takes ~0.5 s, so dispatch costs nothing and small chunks
+  # keep the progress bar alive; accelerators run ~ms iterations, fuse the epoch.
+  return min(10, steps_per_epoch) if jax.default_backend() == "cpu" else steps_per_epoch
+
+
+def prepare_workdir(workdir: str | os.PathLike) -> Path:
+  """Create the workdir and prove it is writable with room to spare, before any training."""
+  path = Path(workdir)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / ".write_probe"
+    with open(probe, "wb") as f:
+      f.write(os.urandom(1 << 20))
+      f.flush()
+      os.fsync(f.fileno())
+    probe.unlink()
+  except OSError as e:
+    raise TrainingError(f"workdir {path} is not writable: {e.strerror or e}") from None
+  free = shutil.disk_usage(path).free
+  if free < _MIN_FREE_BYTES:
+    raise TrainingError(f"workdir {path}: only {free / 2**20:.0f} MiB free on its disk; "
+                        f"a run needs at least {_MIN_FREE_BYTES / 2**20:.0f} MiB")
+  (path / "samples").mkdir(exist_ok=True)
+  return path
+
+
+class _StopRequests:
+  """SIGINT/SIGTERM ask for a stop at the next chunk boundary; a second one exits at once."""
+
+  def __init__(self):
+    self.signum: int | None = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:
+      os._exit(128 + signum)
+    self.signum = signum
+    print(f"\n{signal.Signals(signum).name}: finishing the current chunk and saving a checkpoint "
+          "(send it again to exit at once)", file=sys.stderr, flush=True)
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _check_finite(metrics: dict[str, np.ndarray], first_step: int) -> None:
+  for i in range(len(metrics["g"])):
+    bad = [k for k in ("d1", "d2", "g") if not np.isfinite(metrics[k][i])]
+    if bad:
+      values = ", ".join(f"{k}={metrics[k][i]}" for k in bad)
+      raise TrainingError(f"non-finite loss at step {first_step + i + 1}: {values}; "
+                          "the last checkpoint was left untouched")
+
+
+def _params_finite(state: GANState) -> bool:
+  leaves = jax.tree.leaves((state.g_params, state.d_params))
+  return all(bool(jax.numpy.isfinite(x).all()) for x in leaves)
+
+
+class MetricsLog:
+  """metrics.jsonl: a line per ``log_every`` iterations and one per epoch."""
+
+  def __init__(self, path: Path, resume_step: int):
+    self.path = path
+    if path.exists():  # drop lines a killed run wrote past its last checkpoint
+      kept = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= resume_step]
+      path.write_text("".join(l + "\n" for l in kept))
+
+  def write(self, record: dict) -> None:
+    with open(self.path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def _mean(values: list[np.ndarray]) -> dict[str, float]:
+  return {k: float(np.mean(np.concatenate([v[k] for v in values]))) for k in METRIC_NAMES}
+
+
+def restore_or_create(config: Config, manager, *, allow_config_change: bool) -> GANState:
+  step = manager.latest_step()
+  if step is None:
+    return create_state(config, jax.random.PRNGKey(config.seed))
+  ckpt.check_compatible(ckpt.saved_config(manager, step), config, allow_changes=allow_config_change)
+  return ckpt.restore(manager, config, step)
+
+
+def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_config_change: bool = False) -> GANState:
+  """Train (or resume) the seed's GAN in ``workdir``; returns the final state."""
+  config.validate()
+  images_u8, _ = input_pipeline.load_split("train", data_dir=config.data_dir, idx_dir=config.idx_dir)
+  config.validate(train_size=len(images_u8))
+  workdir = prepare_workdir(workdir)
+  (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+  steps_per_epoch = config.steps_per_epoch or len(images_u8) // config.batch_size
+  total_steps = config.epochs * steps_per_epoch
+  chunk = config.chunk or default_chunk(steps_per_epoch)
+
+  manager = ckpt.make_manager(workdir, config)
+  state = restore_or_create(config, manager, allow_config_change=allow_config_change)
+  step = int(state.step)
+  if step:
+    print(f"Resuming from {workdir / 'checkpoints' / str(step)} (step {step}).", file=sys.stderr)
+  log = MetricsLog(workdir / "metrics.jsonl", step)
+  data = jax.device_put(images_u8)
+  z_grid = sample_latent(jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x6121D), 100, config.latent_dim)
+
+  def save_checkpoint(state: GANState) -> None:
+    if not _params_finite(state):
+      raise TrainingError(f"non-finite parameters at step {int(state.step)}; the last checkpoint was left untouched")
+    ckpt.save(manager, state)
+
+  try:
+    with _StopRequests() as stop:
+      while step < total_steps:
+        epoch, pos = divmod(step, steps_per_epoch)
+        bar = tqdm.tqdm(total=steps_per_epoch, initial=pos, desc=f"epoch {epoch + 1}/{config.epochs}",
+                        disable=not config.progress or config.seed_log, leave=False, dynamic_ncols=True)
+        epoch_metrics, window, t0 = [], [], time.perf_counter()
+        while pos < steps_per_epoch:
+          n = min(chunk - pos % chunk, steps_per_epoch - pos)
+          state, metrics = train_chunk(state, data, n)
+          metrics = jax.device_get(metrics)
+          _check_finite(metrics, step)
+          epoch_metrics.append(metrics)
+          if config.seed_log:
+            for i in range(n):
+              print(f">{epoch + 1}, {pos + i + 1}/{steps_per_epoch}, d1={metrics['d1'][i]:.3f}, "
+                    f"d2={metrics['d2'][i]:.3f} g={metrics['g'][i]:.3f}", flush=True)
+          step, pos = step + n, pos + n
+          bar.update(n)
+          bar.set_postfix({k: f"{metrics[k][-1]:.3f}" for k in ("d1", "d2", "g")}, refresh=False)
+          for i in range(n):  # one line per log_every iterations, whatever the chunk size
+            window.append({k: metrics[k][i : i + 1] for k in METRIC_NAMES})
+            done = pos - n + i + 1
+            if done % config.log_every == 0 or done == steps_per_epoch:
+              log.write({"step": step - n + i + 1, "epoch": epoch + 1, **_mean(window)})
+              window = []
+          if stop.signum is not None:
+            save_checkpoint(state)
+            raise Interrupted(stop.signum, step)
+        bar.close()
+        seconds = time.perf_counter() - t0
+        summary = _mean(epoch_metrics)
+        log.write({"step": step, "epoch": epoch + 1, "kind": "epoch", "seconds": seconds,
+                   "it_per_s": sum(len(m["g"]) for m in epoch_metrics) / seconds, **summary})
+        print(f"epoch {epoch + 1}/{config.epochs}: " + " ".join(f"{k}={v:.3f}" for k, v in summary.items())
+              + f" | {seconds:.1f} s", file=sys.stderr, flush=True)
+        fake = generate(config, state.g_params, z_grid)
+        image_io.save_grid(np.asarray(fake), workdir / "samples" / f"epoch_{epoch + 1:04d}.png")
+        if (epoch + 1) % config.checkpoint_every == 0 or step >= total_steps:
+          save_checkpoint(state)
+    ckpt.export_generator(workdir / ckpt.GENERATOR_FILE, state)
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+  return state
