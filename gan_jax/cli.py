@@ -49,18 +49,27 @@ def unit_float(text: str) -> float:
   return value
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+  """Show a default only where it says something the help text does not."""
+
+  def _get_help_string(self, action):
+    if any(action.default is v for v in (None, False, True)) or "default" in (action.help or ""):
+      return action.help
+    return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
   d = _DEFAULTS
   p = argparse.ArgumentParser(
       prog="run.py",
       description="Train the seed's unconditional DCGAN on Fashion-MNIST with JAX/Flax.",
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      formatter_class=_Formatter,
   )
   p.add_argument("--workdir", default="runs/fashion_mnist_gan", help="checkpoints, metrics.jsonl, samples/")
-  p.add_argument("--epochs", type=positive_int, default=d.epochs)
+  p.add_argument("--epochs", type=positive_int, default=d.epochs, help="epochs to reach (a rerun continues)")
   p.add_argument("--batch-size", type=even_positive_int, default=d.batch_size,
                  help="D trains on half real + half fake; G on the full batch")
-  p.add_argument("--latent-dim", type=positive_int, default=d.latent_dim)
+  p.add_argument("--latent-dim", type=positive_int, default=d.latent_dim, help="size of G's input")
   p.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate (both models)")
   p.add_argument("--beta1", type=unit_float, default=d.beta1, help="Adam beta1 (the seed's 'momentum')")
   p.add_argument("--adam", choices=("keras", "optax"), default=d.adam,
@@ -80,11 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                  help="print the seed's per-iteration line '>epoch, j/n, d1=, d2= g=' instead of a progress bar")
   p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
   p.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every, help="epochs")
-  p.add_argument("--keep-checkpoints", type=positive_int, default=d.keep_checkpoints)
+  p.add_argument("--keep-checkpoints", type=positive_int, default=d.keep_checkpoints, help="how many to keep")
   p.add_argument("--conv-impl", choices=("auto", "matmul", "lax"), default=d.conv_impl,
                  help="auto: matmul forms on CPU, lax (cuDNN) convolutions elsewhere; same math")
   p.add_argument("--chunk", type=positive_int, default=None,
-                 help="iterations fused per jitted call (default: 10 on CPU, an epoch elsewhere)")
+                 help="iterations fused per jitted call (default: ~18 on CPU, a whole epoch elsewhere)")
   p.add_argument("--allow-config-change", action="store_true",
                  help="resume even if hyperparameters differ from the checkpoint's")
   return p

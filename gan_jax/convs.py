@@ -19,13 +19,32 @@ from jax import lax
 
 def _im2col(xp_BxHpxWpxC: jax.Array, k: int, stride: int, ho: int, wo: int) -> jax.Array:
   """Patches of a padded input, taps major and channels minor: (B, ho, wo, k*k*C)."""
+  b, hp, wp, c = xp_BxHpxWpxC.shape
+  if stride == 2:
+    # Strided slices as unit-stride slices of a (row, phase) view: XLA then fuses
+    # them into the stack instead of materialising each tap first.
+    hp2, wp2 = hp + hp % 2, wp + wp % 2
+    xp = jnp.pad(xp_BxHpxWpxC, ((0, 0), (0, hp2 - hp), (0, wp2 - wp), (0, 0)))
+    x6 = xp.reshape(b, hp2 // 2, 2, wp2 // 2, 2, c)
+    cols = [
+        x6[:, i // 2 : i // 2 + ho, i % 2, j // 2 : j // 2 + wo, j % 2, :]
+        for i in range(k)
+        for j in range(k)
+    ]
+    return _concat_channels(cols)
   span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
   cols = [
       xp_BxHpxWpxC[:, i : i + span_h : stride, j : j + span_w : stride, :]
       for i in range(k)
       for j in range(k)
   ]
-  return jnp.concatenate(cols, axis=-1)
+  return _concat_channels(cols)
+
+
+def _concat_channels(xs: list[jax.Array]) -> jax.Array:
+  """Same result as concatenate(axis=-1); XLA:CPU copies a stack on axis -2 ~2.5x faster."""
+  stacked = jnp.stack(xs, axis=-2)
+  return stacked.reshape(*stacked.shape[:-2], -1)
 
 
 def _col2im(cols_BxHoxWoxK: jax.Array, k: int, stride: int, hp: int, wp: int) -> jax.Array:
@@ -111,9 +130,8 @@ def _convt_fwd(x, w):
   for rh in range(2):
     cols = []
     for rw in range(2):
-      p_BxHxWxK = jnp.concatenate(
-          [xp[:, rh + a : rh + a + h, rw + bb : rw + bb + wd, :] for a in range(2) for bb in range(2)],
-          axis=-1,
+      p_BxHxWxK = _concat_channels(
+          [xp[:, rh + a : rh + a + h, rw + bb : rw + bb + wd, :] for a in range(2) for bb in range(2)]
       )
       cols.append(p_BxHxWxK @ wp[rh, rw])
     rows.append(jnp.stack(cols, axis=3))  # (B, H, W, rw, O)
@@ -164,14 +182,16 @@ def _conv7_bwd(res, dy_BxHxWx1):
   x, w = res
   b, h, wd, c = x.shape
   dyp = jnp.pad(dy_BxHxWx1[..., 0], ((0, 0), (3, 3), (3, 3)))
-  # dY[i, k] = dy[i - k + 3] = dypad[i + 6 - k]
-  dy_BxHxWx49 = jnp.stack(
-      [dyp[:, 6 - i : 6 - i + h, 6 - j : 6 - j + wd] for i in range(7) for j in range(7)], axis=-1
-  )
+  # dY[i, k] = dy[i - k + 3] = dypad[i + 6 - k], built in both layouts (two cheap
+  # passes over a 49-channel tensor) so that neither matmul transposes an operand;
+  # otherwise XLA transposes the 128-channel x (2.6x more bytes) for dW.
+  taps = [dyp[:, 6 - i : 6 - i + h, 6 - j : 6 - j + wd] for i in range(7) for j in range(7)]
+  dy_BxHxWx49 = jnp.stack(taps, axis=-1)
+  dy_49xBHW = jnp.stack(taps, axis=0).reshape(49, -1)
   wm_Cx49 = w[..., 0].transpose(2, 0, 1).reshape(c, 49)
   dx = dy_BxHxWx49 @ wm_Cx49.T
-  dwm = jnp.einsum("bhwc,bhwk->ck", x, dy_BxHxWx49)
-  dw = dwm.reshape(c, 7, 7).transpose(1, 2, 0)[..., None]
+  dwm_49xC = dy_49xBHW @ x.reshape(-1, c)
+  dw = dwm_49xC.reshape(7, 7, c)[..., None]
   return dx, dw
 
 
