@@ -29,19 +29,19 @@ def make_manager(workdir: str | os.PathLike, config: Config) -> ocp.CheckpointMa
   )
 
 
-def save(manager: ocp.CheckpointManager, state: GANState) -> None:
-  """Start an (async) save at ``state.step``; orbax commits it atomically."""
+def save(manager: ocp.CheckpointManager, state: GANState, config: Config | None = None) -> None:
+  """Start an (async) save at ``state.step`` with the run's config; orbax commits it atomically."""
   manager.save(
       int(state.step),
       args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(state.config.to_dict())
+          state=ocp.args.StandardSave(state), config=ocp.args.JsonSave((config or state.config).to_dict())
       ),
       force=True,
   )
 
 
 def abstract_state(config: Config) -> GANState:
-  return jax.eval_shape(lambda: create_state(config, jax.random.PRNGKey(0)))
+  return jax.eval_shape(lambda: create_state(config.for_steps(), jax.random.PRNGKey(0)))
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def export_generator(path: str | os.PathLike, state: GANState) -> Path:
   """The seed's ``generator.h5``: G's params and config in one msgpack file, written atomically."""
   path = Path(path)
   payload = {
-      "config": state.config.to_dict(),
+      "config": state.config.for_steps().to_dict(),
       "g_params": jax.tree.map(np.asarray, state.g_params),
       "step": int(state.step),
   }

@@ -118,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
   # Imported here so that --help and flag errors answer without loading JAX and TensorFlow.
   from gan_jax.checkpointing import CheckpointError
   from gan_jax.input_pipeline import DataError
-  from gan_jax.train import Interrupted, TrainingError, train_and_evaluate
+  from gan_jax.train import Interrupted, TrainingError, WorkdirError, train_and_evaluate
 
   try:
     train_and_evaluate(config, args.workdir, allow_config_change=args.allow_config_change)
   except ValueError as e:  # Config.validate, e.g. a batch larger than the dataset
     parser.error(str(e))
-  except (DataError, CheckpointError) as e:
+  except (DataError, CheckpointError, WorkdirError) as e:
     return _error(str(e))
   except TrainingError as e:
     print(f"error: {e}", file=sys.stderr)

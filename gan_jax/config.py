@@ -8,6 +8,9 @@ from typing import Any, Literal
 # Fields that change what a checkpoint holds; resuming across them cannot work.
 ARCHITECTURE_FIELDS = ("latent_dim",)
 # Fields that change the training dynamics; resuming across them needs consent.
+# Fields the jitted steps read; the rest only steer the run around them.
+STEP_FIELDS = ("batch_size", "latent_dim", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling",
+               "conv_impl")
 HYPERPARAMETER_FIELDS = ("batch_size", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling", "seed")
 
 
@@ -43,6 +46,15 @@ class Config:
   checkpoint_every: int = 1  # epochs.
   keep_checkpoints: int = 3
   progress: bool = True
+
+  def for_steps(self) -> "Config":
+    """This config with the fields the jitted steps never read set to defaults.
+
+    The state carries its config as static jit data, so run-only fields (paths,
+    epochs, logging) would otherwise force a retrace and recompile per run.
+    """
+    keep = {name: getattr(self, name) for name in STEP_FIELDS}
+    return Config(**keep)
 
   @property
   def half_batch(self) -> int:

@@ -71,7 +71,9 @@ def sample_latent(key: jax.Array, n: int, latent_dim: int) -> jax.Array:
   return jax.random.normal(key, (n, latent_dim), jnp.float32)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def generate(config: Config, g_params: Params, z_BxL: jax.Array) -> jax.Array:
+  """Images in [-1, 1] from latent points, (B, 28, 28, 1)."""
   return generator(config).apply({"params": g_params}, z_BxL)
 
 

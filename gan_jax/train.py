@@ -4,6 +4,7 @@ progress images, orbax checkpoints and clean stops."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -22,12 +23,17 @@ from gan_jax.config import Config
 from gan_jax.steps import GANState, create_state, generate, sample_latent, train_chunk
 
 METRIC_NAMES = ("d1", "d2", "g", "acc_real", "acc_fake")
+logger = logging.getLogger("gan_jax")
 # Bytes a run needs free: a few checkpoints of ~16 MB (params + Adam moments) plus images.
 _MIN_FREE_BYTES = 200 * 2**20
 
 
 class TrainingError(Exception):
-  """Training cannot go on (divergence, workdir trouble); the message says why."""
+  """Training cannot go on (divergence); the message says why."""
+
+
+class WorkdirError(Exception):
+  """The workdir cannot hold a run; raised before any training."""
 
 
 class Interrupted(Exception):
@@ -66,10 +72,10 @@ def prepare_workdir(workdir: str | os.PathLike) -> Path:
       os.fsync(f.fileno())
     probe.unlink()
   except OSError as e:
-    raise TrainingError(f"workdir {path} is not writable: {e.strerror or e}") from None
+    raise WorkdirError(f"workdir {path} is not writable: {e.strerror or e}") from None
   free = shutil.disk_usage(path).free
   if free < _MIN_FREE_BYTES:
-    raise TrainingError(f"workdir {path}: only {free / 2**20:.0f} MiB free on its disk; "
+    raise WorkdirError(f"workdir {path}: only {free / 2**20:.0f} MiB free on its disk; "
                         f"a run needs at least {_MIN_FREE_BYTES / 2**20:.0f} MiB")
   (path / "samples").mkdir(exist_ok=True)
   return path
@@ -109,9 +115,13 @@ def _check_finite(metrics: dict[str, np.ndarray], first_step: int) -> None:
                           "the last checkpoint was left untouched")
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  return jax.numpy.all(jax.numpy.array([jax.numpy.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+
+
 def _params_finite(state: GANState) -> bool:
-  leaves = jax.tree.leaves((state.g_params, state.d_params))
-  return all(bool(jax.numpy.isfinite(x).all()) for x in leaves)
+  return bool(_all_finite((state.g_params, state.d_params)))
 
 
 class MetricsLog:
@@ -119,9 +129,17 @@ class MetricsLog:
 
   def __init__(self, path: Path, resume_step: int):
     self.path = path
-    if path.exists():  # drop lines a killed run wrote past its last checkpoint
-      kept = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= resume_step]
-      path.write_text("".join(l + "\n" for l in kept))
+    if path.exists():  # drop lines a killed run wrote past its checkpoint, and a torn last line
+      kept = []
+      for line in path.read_text().splitlines():
+        try:
+          if json.loads(line).get("step", 0) <= resume_step:
+            kept.append(line)
+        except ValueError:
+          continue
+      tmp = path.with_name(path.name + ".tmp")
+      tmp.write_text("".join(l + "\n" for l in kept))
+      os.replace(tmp, path)
 
   def write(self, record: dict) -> None:
     with open(self.path, "a") as f:
@@ -132,12 +150,45 @@ def _mean(values: list[np.ndarray]) -> dict[str, float]:
   return {k: float(np.mean(np.concatenate([v[k] for v in values]))) for k in METRIC_NAMES}
 
 
-def restore_or_create(config: Config, manager, *, allow_config_change: bool) -> GANState:
-  step = manager.latest_step()
-  if step is None:
-    return create_state(config, jax.random.PRNGKey(config.seed))
-  ckpt.check_compatible(ckpt.saved_config(manager, step), config, allow_changes=allow_config_change)
-  return ckpt.restore(manager, config, step)
+def restore_or_create(config: Config, workdir: Path, *, allow_config_change: bool):
+  """(manager, state): the newest readable checkpoint, else a fresh state.
+
+  Unreadable checkpoints (a truncated file, say) are moved to
+  ``checkpoints_corrupt/`` with a warning that names them and the one used.
+  """
+  manager = ckpt.make_manager(workdir, config)
+  bad: list[tuple[int, str]] = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      saved = ckpt.saved_config(manager, step)
+    except Exception as e:  # noqa: BLE001 - whatever orbax raises, the checkpoint is unusable
+      bad.append((step, f"{type(e).__name__}: {e}"))
+      continue
+    ckpt.check_compatible(saved, config, allow_changes=allow_config_change)
+    try:
+      state = ckpt.restore(manager, config, step)
+    except Exception as e:  # noqa: BLE001
+      bad.append((step, f"{type(e).__name__}: {e}"))
+      continue
+    break
+  else:
+    step, state = None, None
+  if bad:
+    manager.close()
+    quarantine = workdir / "checkpoints_corrupt"
+    quarantine.mkdir(exist_ok=True)
+    for bad_step, _ in bad:
+      os.replace(workdir / "checkpoints" / str(bad_step), quarantine / f"{bad_step}-{int(time.time())}")
+    names = ", ".join(f"{workdir / 'checkpoints' / str(s)} ({err.splitlines()[0][:200]})" for s, err in bad)
+    if state is None:
+      raise ckpt.CheckpointError(f"no readable checkpoint: {names}; moved to {quarantine}. "
+                                 "Delete the workdir's checkpoints to start over.")
+    logger.warning("unreadable checkpoint %s; moved to %s. Resuming from the previous good one, %s.",
+                names, quarantine, workdir / "checkpoints" / str(step))
+    manager = ckpt.make_manager(workdir, config)
+  if state is None:
+    state = create_state(config.for_steps(), jax.random.PRNGKey(config.seed))
+  return manager, state
 
 
 def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_config_change: bool = False) -> GANState:
@@ -151,19 +202,18 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
   total_steps = config.epochs * steps_per_epoch
   chunk = config.chunk or default_chunk(steps_per_epoch)
 
-  manager = ckpt.make_manager(workdir, config)
-  state = restore_or_create(config, manager, allow_config_change=allow_config_change)
+  manager, state = restore_or_create(config, workdir, allow_config_change=allow_config_change)
   step = int(state.step)
   if step:
     print(f"Resuming from {workdir / 'checkpoints' / str(step)} (step {step}).", file=sys.stderr)
-  log = MetricsLog(workdir / "metrics.jsonl", step)
+  metrics_log = MetricsLog(workdir / "metrics.jsonl", step)
   data = jax.device_put(images_u8)
   z_grid = sample_latent(jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x6121D), 100, config.latent_dim)
 
   def save_checkpoint(state: GANState) -> None:
     if not _params_finite(state):
       raise TrainingError(f"non-finite parameters at step {int(state.step)}; the last checkpoint was left untouched")
-    ckpt.save(manager, state)
+    ckpt.save(manager, state, config)
 
   try:
     with _StopRequests() as stop:
@@ -189,7 +239,7 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
             window.append({k: metrics[k][i : i + 1] for k in METRIC_NAMES})
             done = pos - n + i + 1
             if done % config.log_every == 0 or done == steps_per_epoch:
-              log.write({"step": step - n + i + 1, "epoch": epoch + 1, **_mean(window)})
+              metrics_log.write({"step": step - n + i + 1, "epoch": epoch + 1, **_mean(window)})
               window = []
           if stop.signum is not None:
             save_checkpoint(state)
@@ -197,11 +247,11 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
         bar.close()
         seconds = time.perf_counter() - t0
         summary = _mean(epoch_metrics)
-        log.write({"step": step, "epoch": epoch + 1, "kind": "epoch", "seconds": seconds,
+        metrics_log.write({"step": step, "epoch": epoch + 1, "kind": "epoch", "seconds": seconds,
                    "it_per_s": sum(len(m["g"]) for m in epoch_metrics) / seconds, **summary})
         print(f"epoch {epoch + 1}/{config.epochs}: " + " ".join(f"{k}={v:.3f}" for k, v in summary.items())
               + f" | {seconds:.1f} s", file=sys.stderr, flush=True)
-        fake = generate(config, state.g_params, z_grid)
+        fake = generate(state.config, state.g_params, z_grid)
         image_io.save_grid(np.asarray(fake), workdir / "samples" / f"epoch_{epoch + 1:04d}.png")
         if (epoch + 1) % config.checkpoint_every == 0 or step >= total_steps:
           save_checkpoint(state)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # One persistent XLA cache for this session, shared with the run.py subprocesses:
 # the tests compile the same few programs, each once (~5 s apiece on 2 cores).
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="gan_jax_xla_cache_"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

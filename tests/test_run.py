@@ -19,32 +19,23 @@ def run(*args, env_extra=None, timeout=240):
 @pytest.fixture(scope="module")
 def small_run(idx_dir, tfds_dir, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("run") / "w"
-  common = ["--steps-per-epoch", 2, "--batch-size", 8, "--idx-dir", idx_dir, "--data-dir", tfds_dir,
-            "--workdir", workdir, "--no-progress", "--log-every", 1]
-  first = run("--epochs", 2, *common)
-  second = run("--epochs", 3, *common, "--seed-log")
-  return workdir, first, second
+  result = run("--epochs", 2, "--steps-per-epoch", 2, "--batch-size", 8, "--idx-dir", idx_dir,
+               "--data-dir", tfds_dir, "--workdir", workdir, "--no-progress", "--log-every", 1)
+  return workdir, result
 
 
 def test_run_leaves_checkpoints_metrics_samples_and_generator(small_run):
-  workdir, first, _ = small_run
-  assert first.returncode == 0, first.stderr
+  workdir, result = small_run
+  assert result.returncode == 0, result.stderr
   assert (workdir / "checkpoints" / "4").is_dir()
   assert (workdir / "samples" / "epoch_0001.png").is_file() and (workdir / "samples" / "epoch_0002.png").is_file()
   assert (workdir / "generator.msgpack").is_file()
-  assert "epoch 2/2: d1=" in first.stderr
-
-
-def test_rerun_continues_from_the_checkpoint(small_run):
-  workdir, _, second = small_run
-  assert second.returncode == 0, second.stderr
-  assert "Resuming from" in second.stderr and "(step 4)" in second.stderr
-  assert ">3, 1/2, d1=" in second.stdout and ">3, 2/2" in second.stdout and ">2," not in second.stdout
-  assert (workdir / "checkpoints" / "6").is_dir() and (workdir / "samples" / "epoch_0003.png").is_file()
+  assert "epoch 2/2: d1=" in result.stderr
   lines = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
-  assert [l["step"] for l in lines if l.get("kind") == "epoch"] == [2, 4, 6]
-  assert [l["step"] for l in lines if "kind" not in l] == [1, 2, 3, 4, 5, 6]
+  assert [l["step"] for l in lines if l.get("kind") == "epoch"] == [2, 4]
+  assert [l["step"] for l in lines if "kind" not in l] == [1, 2, 3, 4]
   assert all(l["d1"] > 0 and l["g"] > 0 for l in lines)
+  # Resuming is covered end to end in test_resilience.py (SIGKILL and SIGINT, then a rerun).
 
 
 @pytest.mark.parametrize(
