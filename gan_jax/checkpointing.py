@@ -51,6 +51,8 @@ def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
 def check_compatible(saved: dict[str, Any], config: Config, *, allow_changes: bool) -> None:
   """Refuse to resume across architectures, and across hyperparameters unless allowed."""
   current = config.to_dict()
+  saved = {**saved, "ema_enabled": saved.get("ema") is not None}
+  current["ema_enabled"] = config.ema is not None
   arch = {k: (saved.get(k), current[k]) for k in ARCHITECTURE_FIELDS if saved.get(k) != current[k]}
   if arch:
     diff = ", ".join(f"{k}: checkpoint {a!r} vs this run {b!r}" for k, (a, b) in arch.items())
@@ -77,21 +79,61 @@ def export_generator(path: str | os.PathLike, state: GANState) -> Path:
       "g_params": jax.tree.map(np.asarray, state.g_params),
       "step": int(state.step),
   }
+  if state.ema_params is not None:
+    payload["ema_params"] = jax.tree.map(np.asarray, state.ema_params)
   tmp = path.with_name(path.name + ".tmp")
   tmp.write_bytes(flax.serialization.msgpack_serialize(payload))
   os.replace(tmp, path)
   return path
 
 
-def load_generator(path: str | os.PathLike) -> tuple[Config, Any]:
-  """(config, g_params) from ``export_generator``'s file."""
+def load_generator(path: str | os.PathLike) -> tuple[Config, Any, Any]:
+  """(config, g_params, ema_params or None) from ``export_generator``'s file."""
   path = Path(path)
   try:
     payload = flax.serialization.msgpack_restore(path.read_bytes())
     config = Config.from_dict(payload["config"])
     g_params = jax.tree.map(jnp.asarray, payload["g_params"])
+    ema = payload.get("ema_params")
   except FileNotFoundError:
     raise CheckpointError(f"{path}: no such generator file") from None
   except Exception as e:  # noqa: BLE001 - msgpack raises many types on bad bytes
     raise CheckpointError(f"{path}: not a readable generator export ({type(e).__name__}: {e})") from None
-  return config, g_params
+  return config, g_params, None if ema is None else jax.tree.map(jnp.asarray, ema)
+
+
+def load_for_sampling(workdir: str | os.PathLike | None = None, checkpoint: str | os.PathLike | None = None):
+  """(config, g_params, ema_params or None, description) from a run.
+
+  ``checkpoint`` may be an orbax step folder (``RUN/checkpoints/468``) or a
+  ``generator.msgpack``; otherwise the workdir's latest checkpoint, else its export.
+  """
+  if checkpoint is not None:
+    path = Path(checkpoint)
+    if path.is_file():
+      config, g, ema = load_generator(path)
+      return config, g, ema, str(path)
+    if not (path.is_dir() and path.name.isdigit()):
+      raise CheckpointError(f"{path}: neither a generator.msgpack nor an orbax step folder (RUN/checkpoints/<step>)")
+    workdir, step = path.parent.parent, int(path.name)
+  else:
+    if workdir is None or not Path(workdir).is_dir():
+      raise CheckpointError(f"{workdir}: no such workdir")
+    step = None
+  workdir = Path(workdir)
+  if (workdir / "checkpoints").is_dir():
+    manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(), options=ocp.CheckpointManagerOptions(
+        read_only=True), item_names=("state", "config"))
+    try:
+      step = manager.latest_step() if step is None else step
+      if step is not None:
+        config = Config.from_dict(saved_config(manager, step))
+        state = restore(manager, config, step)
+        return config, state.g_params, state.ema_params, str(workdir / "checkpoints" / str(step))
+    finally:
+      manager.close()
+  export = workdir / GENERATOR_FILE
+  if export.exists():
+    config, g, ema = load_generator(export)
+    return config, g, ema, str(export)
+  raise CheckpointError(f"{workdir}: no checkpoint and no {GENERATOR_FILE}; train first with run.py --workdir {workdir}")

@@ -58,6 +58,16 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     return super()._get_help_string(action)
 
 
+def decay_float(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not 0 <= value <= 1:
+    raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+  return value
+
+
 def build_parser() -> argparse.ArgumentParser:
   d = _DEFAULTS
   p = argparse.ArgumentParser(
@@ -75,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--adam", choices=("keras", "optax"), default=d.adam,
                  help="keras: Keras' epsilon placement, the seed's exact updates; optax: optax.adam")
   p.add_argument("--seed", type=int, default=d.seed, help="all randomness derives from it and the step")
+  p.add_argument("--conditional", action="store_true",
+                 help="the book's conditional GAN: class labels condition G and D (beyond the seed)")
+  p.add_argument("--ema", type=decay_float, default=None, metavar="DECAY",
+                 help="keep an exponential moving average of G's params with this decay, e.g. 0.999; "
+                      "sampling and evaluation use it (default: off, as the seed)")
   p.add_argument("--steps-per-epoch", type=positive_int, default=None,
                  help="iterations per epoch (default: training set size // batch size = 468)")
   p.add_argument("--sampling", choices=("random", "shuffle"), default=d.sampling,
@@ -90,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
   p.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every, help="epochs")
   p.add_argument("--keep-checkpoints", type=positive_int, default=d.keep_checkpoints, help="how many to keep")
+  p.add_argument("--eval-every", type=int, default=d.eval_every, metavar="K",
+                 help="every K epochs, score --eval-samples samples (FD, KID, precision/recall, ...) into "
+                      "metrics.jsonl and keep the best checkpoint by FD in WORKDIR/checkpoints_best; 0 = never")
+  p.add_argument("--eval-samples", type=positive_int, default=d.eval_samples)
   p.add_argument("--conv-impl", choices=("auto", "matmul", "lax"), default=d.conv_impl,
                  help="auto: matmul forms on CPU, lax (cuDNN) convolutions elsewhere; same math")
   p.add_argument("--chunk", type=positive_int, default=None,

@@ -6,12 +6,13 @@ import dataclasses
 from typing import Any, Literal
 
 # Fields that change what a checkpoint holds; resuming across them cannot work.
-ARCHITECTURE_FIELDS = ("latent_dim",)
+ARCHITECTURE_FIELDS = ("latent_dim", "conditional", "ema_enabled")
 # Fields that change the training dynamics; resuming across them needs consent.
 # Fields the jitted steps read; the rest only steer the run around them.
 STEP_FIELDS = ("batch_size", "latent_dim", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling",
-               "conv_impl")
-HYPERPARAMETER_FIELDS = ("batch_size", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling", "seed")
+               "conv_impl", "conditional", "ema")
+HYPERPARAMETER_FIELDS = ("batch_size", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling", "seed",
+                         "ema")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Config:
   # "shuffle": a new permutation per pass over the data, without replacement.
   sampling: Literal["random", "shuffle"] = "random"
   seed: int = 0
+  # Beyond the seed (both off by default, to stay faithful to it).
+  conditional: bool = False  # the book's cGAN: class labels condition G and D
+  ema: float | None = None  # decay of an exponential moving average of G's params
   steps_per_epoch: int | None = None  # None: train set size // batch_size (468).
   # How the convolutions are computed; never changes the parameters.
   conv_impl: Literal["auto", "matmul", "lax"] = "auto"
@@ -44,6 +48,8 @@ class Config:
   log_every: int = 50  # iterations between metrics.jsonl lines and progress updates.
   seed_log: bool = False  # print the seed's per-iteration line instead of a progress bar.
   checkpoint_every: int = 1  # epochs.
+  eval_every: int = 0  # epochs between FD/KID/... evaluations logged to metrics.jsonl; 0 = never.
+  eval_samples: int = 10_000
   keep_checkpoints: int = 3
   progress: bool = True
 
@@ -59,6 +65,10 @@ class Config:
   @property
   def half_batch(self) -> int:
     return self.batch_size // 2
+
+  @property
+  def num_classes(self) -> int:
+    return 10 if self.conditional else 0
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -78,6 +88,8 @@ class Config:
       errors.append(f"batch_size must be even (half real, half fake), got {self.batch_size}")
     if train_size is not None and self.batch_size > train_size:
       errors.append(f"batch_size {self.batch_size} is larger than the training set ({train_size} images)")
+    if self.eval_every < 0 or self.eval_samples <= 0:
+      errors.append(f"eval_every must be >= 0 and eval_samples positive, got {self.eval_every}, {self.eval_samples}")
     if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
       errors.append(f"steps_per_epoch must be positive, got {self.steps_per_epoch}")
     if self.chunk is not None and self.chunk <= 0:
@@ -91,6 +103,8 @@ class Config:
       errors.append(f"dropout must be in [0, 1), got {self.dropout}")
     if self.sampling not in ("random", "shuffle"):
       errors.append(f"sampling must be random or shuffle, got {self.sampling!r}")
+    if self.ema is not None and not 0 <= self.ema <= 1:
+      errors.append(f"ema decay must be in [0, 1], got {self.ema}")
     if self.adam not in ("keras", "optax"):
       errors.append(f"adam must be keras or optax, got {self.adam!r}")
     if self.conv_impl not in ("auto", "matmul", "lax"):

@@ -86,16 +86,36 @@ def _leaky(x: jax.Array) -> jax.Array:
   return nn.leaky_relu(x, LEAKY_SLOPE)
 
 
+def _embedding_init(key, shape, dtype=jnp.float32):
+  """Keras' Embedding default, uniform(-0.05, 0.05)."""
+  return jax.random.uniform(key, shape, dtype, -0.05, 0.05)
+
+
+def _label_map(labels_B: jax.Array, num_classes: int, size: int, dtype, name: str) -> jax.Array:
+  """The book's cGAN label input: Embedding(classes, 50) -> Dense(size*size) -> one size x size channel."""
+  e = nn.Embed(num_classes, 50, embedding_init=_embedding_init, name=f"{name}_embed")(labels_B)
+  m = nn.Dense(size * size, kernel_init=_KERNEL_INIT, dtype=dtype, name=f"{name}_dense")(e)
+  return m.reshape(-1, size, size, 1)
+
+
 class Discriminator(nn.Module):
-  """28x28x1 image in [-1, 1] -> one logit (the seed's sigmoid is in the loss)."""
+  """28x28x1 image in [-1, 1] -> one logit (the seed's sigmoid is in the loss).
+
+  With ``num_classes`` > 0 it is the book's conditional D: the label, embedded and
+  projected to a 28x28 map, is a second input channel.
+  """
 
   impl: ConvImpl = "auto"
   dropout_rate: float = 0.4
+  num_classes: int = 0
   dtype: jnp.dtype | None = None
 
   @nn.compact
-  def __call__(self, x_BxHxWx1: jax.Array, *, train: bool) -> jax.Array:
-    x = _leaky(Conv(128, 3, 2, self.impl, self.dtype, name="conv1")(x_BxHxWx1))
+  def __call__(self, x_BxHxWx1: jax.Array, labels_B: jax.Array | None = None, *, train: bool) -> jax.Array:
+    x = x_BxHxWx1
+    if self.num_classes:
+      x = jnp.concatenate([x, _label_map(labels_B, self.num_classes, 28, self.dtype, "label").astype(x.dtype)], -1)
+    x = _leaky(Conv(128, 3, 2, self.impl, self.dtype, name="conv1")(x))
     x = _leaky(Conv(128, 3, 2, self.impl, self.dtype, name="conv2")(x))
     x = x.reshape(x.shape[0], -1)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
@@ -104,15 +124,22 @@ class Discriminator(nn.Module):
 
 
 class Generator(nn.Module):
-  """Latent point (B, latent_dim) -> 28x28x1 image in [-1, 1]."""
+  """Latent point (B, latent_dim) -> 28x28x1 image in [-1, 1].
+
+  With ``num_classes`` > 0 it is the book's conditional G: the label, embedded and
+  projected to a 7x7 map, joins the 7x7x128 foundation as a 129th channel.
+  """
 
   impl: ConvImpl = "auto"
+  num_classes: int = 0
   dtype: jnp.dtype | None = None
 
   @nn.compact
-  def __call__(self, z_BxL: jax.Array) -> jax.Array:
+  def __call__(self, z_BxL: jax.Array, labels_B: jax.Array | None = None) -> jax.Array:
     x = nn.Dense(128 * 7 * 7, kernel_init=_KERNEL_INIT, dtype=self.dtype, name="dense")(z_BxL)
     x = _leaky(x).reshape(-1, 7, 7, 128)
+    if self.num_classes:
+      x = jnp.concatenate([x, _label_map(labels_B, self.num_classes, 7, self.dtype, "label").astype(x.dtype)], -1)
     x = _leaky(ConvTranspose(128, impl=self.impl, dtype=self.dtype, name="convt1")(x))
     x = _leaky(ConvTranspose(128, impl=self.impl, dtype=self.dtype, name="convt2")(x))
     x = Conv(1, 7, 1, self.impl, self.dtype, name="conv_out")(x)

@@ -18,7 +18,7 @@ import tqdm
 
 from gan_jax import checkpointing as ckpt
 from gan_jax import images as image_io
-from gan_jax import input_pipeline
+from gan_jax import input_pipeline, plots
 from gan_jax.config import Config
 from gan_jax.steps import GANState, create_state, generate, sample_latent, train_chunk
 
@@ -150,6 +150,18 @@ def _mean(values: list[np.ndarray]) -> dict[str, float]:
   return {k: float(np.mean(np.concatenate([v[k] for v in values]))) for k in METRIC_NAMES}
 
 
+def grid_inputs(config: Config):
+  """The fixed latent batch of the per-epoch grids: 100 points; one class per row when conditional."""
+  z = sample_latent(jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x6121D), 100, config.latent_dim)
+  labels = jax.numpy.repeat(jax.numpy.arange(10), 10) if config.conditional else None
+  return z, labels
+
+
+def sampling_params(state: GANState):
+  """G's params to sample with: the EMA copy when the run keeps one."""
+  return state.g_params if state.ema_params is None else state.ema_params
+
+
 def restore_or_create(config: Config, workdir: Path, *, allow_config_change: bool):
   """(manager, state): the newest readable checkpoint, else a fresh state.
 
@@ -194,7 +206,7 @@ def restore_or_create(config: Config, workdir: Path, *, allow_config_change: boo
 def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_config_change: bool = False) -> GANState:
   """Train (or resume) the seed's GAN in ``workdir``; returns the final state."""
   config.validate()
-  images_u8, _ = input_pipeline.load_split("train", data_dir=config.data_dir, idx_dir=config.idx_dir)
+  images_u8, labels = input_pipeline.load_split("train", data_dir=config.data_dir, idx_dir=config.idx_dir)
   config.validate(train_size=len(images_u8))
   workdir = prepare_workdir(workdir)
   (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -208,7 +220,10 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
     print(f"Resuming from {workdir / 'checkpoints' / str(step)} (step {step}).", file=sys.stderr)
   metrics_log = MetricsLog(workdir / "metrics.jsonl", step)
   data = jax.device_put(images_u8)
-  z_grid = sample_latent(jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x6121D), 100, config.latent_dim)
+  data_labels = jax.device_put(labels) if config.conditional else None
+  z_grid, grid_labels = grid_inputs(config)
+
+  evaluator = _Evaluator(config, workdir, step) if config.eval_every else None
 
   def save_checkpoint(state: GANState) -> None:
     if not _params_finite(state):
@@ -224,7 +239,7 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
         epoch_metrics, window, t0 = [], [], time.perf_counter()
         while pos < steps_per_epoch:
           n = min(chunk - pos % chunk, steps_per_epoch - pos)
-          state, metrics = train_chunk(state, data, n)
+          state, metrics = train_chunk(state, data, n, data_labels)
           metrics = jax.device_get(metrics)
           _check_finite(metrics, step)
           epoch_metrics.append(metrics)
@@ -251,12 +266,62 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
                    "it_per_s": sum(len(m["g"]) for m in epoch_metrics) / seconds, **summary})
         print(f"epoch {epoch + 1}/{config.epochs}: " + " ".join(f"{k}={v:.3f}" for k, v in summary.items())
               + f" | {seconds:.1f} s", file=sys.stderr, flush=True)
-        fake = generate(state.config, state.g_params, z_grid)
+        fake = generate(state.config, sampling_params(state), z_grid, grid_labels)
         image_io.save_grid(np.asarray(fake), workdir / "samples" / f"epoch_{epoch + 1:04d}.png")
         if (epoch + 1) % config.checkpoint_every == 0 or step >= total_steps:
           save_checkpoint(state)
+        if evaluator and ((epoch + 1) % config.eval_every == 0 or step >= total_steps):
+          metrics_log.write(evaluator(state, epoch + 1))
+        plots.refresh(workdir)
     ckpt.export_generator(workdir / ckpt.GENERATOR_FILE, state)
   finally:
     manager.wait_until_finished()
     manager.close()
+    if evaluator:
+      evaluator.close()
   return state
+
+
+class _Evaluator:
+  """Scores samples every few epochs and keeps the best state by FD in checkpoints_best/."""
+
+  def __init__(self, config: Config, workdir: Path, resume_step: int):
+    from gan_jax.evaluate import Scorer, load_references
+
+    self.config, self.workdir = config, workdir
+    test, test_labels, _ = load_references(config.data_dir, config.idx_dir)
+    self.scorer = Scorer(test, test_labels)
+    self.best = ckpt.ocp.CheckpointManager((workdir / "checkpoints_best").absolute(),
+                                           options=ckpt.ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+                                           item_names=("state", "config"))
+    previous = [r["fd"] for r in plots.read_metrics(workdir / "metrics.jsonl")
+                if r.get("kind") == "eval" and r["step"] <= resume_step] if (workdir / "metrics.jsonl").exists() else []
+    self.best_fd = min(previous, default=float("inf"))
+
+  def __call__(self, state: GANState, epoch: int) -> dict:
+    from gan_jax.sample import generate_samples
+
+    t0 = time.perf_counter()
+    images, labels = generate_samples(state.config, sampling_params(state), self.config.eval_samples, self.config.seed)
+    r = self.scorer.score(images, labels)
+    record = {"step": int(state.step), "epoch": epoch, "kind": "eval", "ema": state.ema_params is not None,
+              **{k: r[k] for k in ("fd", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                                   "inception_score")},
+              "class_entropy_bits": r["class_hist"]["entropy_bits"], "class_min_share": r["class_hist"]["min_share"]}
+    if "intended_class_accuracy" in r:
+      record["intended_class_accuracy"] = r["intended_class_accuracy"]
+    if state.ema_params is not None:  # the same samples from the trained weights, for comparison
+      raw, raw_labels = generate_samples(state.config, state.g_params, self.config.eval_samples, self.config.seed)
+      r_raw = self.scorer.score(raw, raw_labels)
+      record.update({f"{k}_raw": r_raw[k] for k in ("fd", "kid", "precision", "recall")})
+    if r["fd"] < self.best_fd:
+      self.best_fd = r["fd"]
+      ckpt.save(self.best, state, self.config)
+      record["best"] = True
+    print(f"eval epoch {epoch}: FD {r['fd']:.3f}, KID {r['kid']:.4f}, precision {r['precision']:.3f}, "
+          f"recall {r['recall']:.3f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return record
+
+  def close(self):
+    self.best.wait_until_finished()
+    self.best.close()

@@ -31,7 +31,8 @@ def test_save_restore_round_trip_is_identical(tmp_path, trained_state):
 
 def test_generator_export_loads_back(tmp_path, trained_state):
   path = ckpt.export_generator(tmp_path / "generator.msgpack", trained_state)
-  config, g_params = ckpt.load_generator(path)
+  config, g_params, ema = ckpt.load_generator(path)
+  assert ema is None
   assert config == CONFIG
   z = jax.random.normal(jax.random.PRNGKey(1), (3, 100))
   np.testing.assert_array_equal(generate(config, g_params, z), generate(CONFIG, trained_state.g_params, z))

@@ -52,7 +52,7 @@ def wait_for_epoch(workdir, epoch: int, proc, timeout=120.0) -> int:
 
 
 def final_params(workdir):
-  config, g_params = ckpt.load_generator(workdir / ckpt.GENERATOR_FILE)
+  config, g_params, _ = ckpt.load_generator(workdir / ckpt.GENERATOR_FILE)
   manager = ckpt.make_manager(workdir, config)
   state = ckpt.restore(manager, config, manager.latest_step())
   manager.close()

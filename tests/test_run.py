@@ -59,3 +59,86 @@ def test_batch_larger_than_dataset_and_missing_data_exit_2(tmp_path, idx_dir, tf
   result = run("--idx-dir", tmp_path / "nothing", "--data-dir", tfds_dir, "--workdir", tmp_path / "w")
   assert result.returncode == 2 and "no such folder" in result.stderr and "apt-get install" in result.stderr
   assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
+
+
+# --- sampling, evaluation and pictures on the run's workdir (in-process CLIs) ---
+
+
+def test_sample_cli_writes_grid_npy_and_interpolation_deterministically(small_run, tmp_path):
+  import numpy as np
+  from PIL import Image
+
+  from gan_jax import sample
+
+  workdir, _ = small_run
+  args = ["--workdir", str(workdir), "--seed", "3"]
+  assert sample.main([*args, "--grid", str(tmp_path / "g.png"), "--n", "7", "--out", str(tmp_path / "a.npy"),
+                      "--interpolate", str(tmp_path / "i.png"), "--seeds", "1", "2"]) == 0
+  assert Image.open(tmp_path / "g.png").size == (604, 604)
+  a = np.load(tmp_path / "a.npy")
+  assert a.shape == (7, 28, 28, 1) and a.dtype == np.float32 and np.abs(a).max() <= 1
+  assert sample.main([*args, "--n", "7", "--out", str(tmp_path / "b.npz")]) == 0
+  np.testing.assert_array_equal(np.load(tmp_path / "b.npz")["images"], a)  # same seed, same checkpoint
+  explicit = str(workdir / "checkpoints" / "4")
+  assert sample.main(["--checkpoint", explicit, "--seed", "3", "--n", "7", "--out", str(tmp_path / "c.npy")]) == 0
+  np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), a)
+  assert sample.main(["--checkpoint", str(workdir / "generator.msgpack"), "--seed", "4", "--n", "7",
+                      "--out", str(tmp_path / "d.npy")]) == 0
+  assert not np.array_equal(np.load(tmp_path / "d.npy"), a)
+  assert Image.open(tmp_path / "i.png").size[0] > Image.open(tmp_path / "i.png").size[1]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--n", "0", "--out", "x.npy"], "--n: must be positive"),
+        (["--n", "-3", "--out", "x.npy"], "--n: must be positive"),
+        (["--grid", "/no/such/folder/g.png"], "folder /no/such/folder does not exist"),
+        (["--n", "5", "--out", "x.txt"], "must end in .npy or .npz"),
+        ([], "nothing to write"),
+        (["--grid", "g.png", "--class", "7"], "--class needs a conditional run"),
+    ],
+)
+def test_sample_bad_input_exits_2_and_writes_nothing(small_run, tmp_path, capsys, args, message, monkeypatch):
+  from gan_jax import sample
+
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(SystemExit) as err:
+    sample.main(["--workdir", str(small_run[0]), *args])
+  assert err.value.code == 2 and message in capsys.readouterr().err
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_without_a_run_exits_2(tmp_path, capsys):
+  from gan_jax import sample
+
+  assert sample.main(["--workdir", str(tmp_path), "--grid", str(tmp_path / "g.png")]) == 2
+  assert "no checkpoint and no generator.msgpack" in capsys.readouterr().err
+
+
+def test_evaluate_cli_scores_a_run_with_references(small_run, idx_dir, tfds_dir, capsys):
+  from gan_jax import evaluate
+
+  workdir, _ = small_run
+  common = ["--idx-dir", str(idx_dir), "--data-dir", str(tfds_dir)]
+  assert evaluate.main(["--workdir", str(workdir), "--n", "64", "--json", *common]) == 0
+  result = json.loads(capsys.readouterr().out)
+  for key in ("fd", "kid", "kid_std", "precision", "recall", "density", "coverage", "class_hist", "inception_score"):
+    assert key in result and key in result["references"]["train_vs_test"]
+  assert result["n"] == 64 and len(result["class_hist"]["shares"]) == 10
+  floor, ceiling = result["references"]["train_vs_test"]["fd"], result["references"]["noise_vs_test"]["fd"]
+  assert floor < ceiling
+  assert evaluate.main(["--workdir", str(workdir), "--n", "64", "--no-references", *common]) == 0
+  assert "| fd |" in capsys.readouterr().out
+
+
+def test_plots_from_the_run(small_run):
+  from PIL import Image
+
+  from gan_jax import plots
+
+  workdir, _ = small_run
+  assert (workdir / "losses.png").is_file()  # refreshed by the training loop each epoch
+  assert plots.main(["--workdir", str(workdir)]) == 0
+  gif = Image.open(workdir / "progress.gif")
+  assert gif.n_frames == 2

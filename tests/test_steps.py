@@ -65,7 +65,7 @@ def test_fused_chunk_is_the_public_steps_in_order(data_u8):
   fused, m_fused = train_chunk(fresh_state(), data_u8, 2)
   state = fresh_state()
   for _ in range(2):
-    real, k_d, k_g = iteration_inputs(state, data_u8)
+    real, _, k_d, k_g = iteration_inputs(state, data_u8)
     state, _ = d_step(state, real, k_d)
     state, m = g_step(state, k_g)
     state = state.replace(step=state.step + 1)
