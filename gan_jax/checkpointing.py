@@ -40,8 +40,11 @@ def save(manager: ocp.CheckpointManager, state: GANState, config: Config | None 
   )
 
 
-def abstract_state(config: Config) -> GANState:
-  return jax.eval_shape(lambda: create_state(config.for_steps(), jax.random.PRNGKey(0)))
+def abstract_state(config: Config, sharding: jax.sharding.Sharding | None = None) -> GANState:
+  """The state's shapes and dtypes; restored arrays land on ``sharding`` (default: the first device)."""
+  shapes = jax.eval_shape(lambda: create_state(config.for_steps(), jax.random.PRNGKey(0)))
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
@@ -65,8 +68,9 @@ def check_compatible(saved: dict[str, Any], config: Config, *, allow_changes: bo
                           "--allow-config-change to continue anyway, or use another --workdir")
 
 
-def restore(manager: ocp.CheckpointManager, config: Config, step: int) -> GANState:
-  target = abstract_state(config)
+def restore(manager: ocp.CheckpointManager, config: Config, step: int, sharding=None) -> GANState:
+  """The state saved at ``step``, placed on ``sharding``, whatever device count saved it."""
+  target = abstract_state(config, sharding)
   restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
   return restored["state"]
 

@@ -12,41 +12,27 @@ from gan_jax.config import Config
 _DEFAULTS = Config()
 
 
-def positive_int(text: str) -> int:
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-  if value <= 0:
-    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-  return value
+def _checked(cast, ok, requirement: str):
+  """An argparse type: parse with ``cast``, then require ``ok(value)``."""
+
+  def parse(text: str):
+    try:
+      value = cast(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if cast is int else 'a number'}") from None
+    if not ok(value):
+      raise argparse.ArgumentTypeError(f"must be {requirement}, got {value}")
+    return value
+
+  return parse
 
 
-def even_positive_int(text: str) -> int:
-  value = positive_int(text)
-  if value % 2:
-    raise argparse.ArgumentTypeError(f"must be even (half real, half fake images for D), got {value}")
-  return value
-
-
-def positive_float(text: str) -> float:
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-  return value
-
-
-def unit_float(text: str) -> float:
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not 0 <= value < 1:
-    raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-  return value
+positive_int = _checked(int, lambda v: v > 0, "positive")
+even_positive_int = _checked(int, lambda v: v > 0 and v % 2 == 0,
+                             "positive and even (half real, half fake images for D)")
+positive_float = _checked(float, lambda v: v > 0, "positive")
+unit_float = _checked(float, lambda v: 0 <= v < 1, "in [0, 1)")
+decay_float = _checked(float, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -56,16 +42,6 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     if any(action.default is v for v in (None, False, True)) or "default" in (action.help or ""):
       return action.help
     return super()._get_help_string(action)
-
-
-def decay_float(text: str) -> float:
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not 0 <= value <= 1:
-    raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-  return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
                  help="every K epochs, score --eval-samples samples (FD, KID, precision/recall, ...) into "
                       "metrics.jsonl and keep the best checkpoint by FD in WORKDIR/checkpoints_best; 0 = never")
   p.add_argument("--eval-samples", type=positive_int, default=d.eval_samples)
+  p.add_argument("--devices", type=positive_int, default=None,
+                 help="data parallel over this many local devices (default: all); batch_size/2 must divide")
+  p.add_argument("--precision", choices=("f32", "bf16"), default=d.precision,
+                 help="bf16: bfloat16 compute with float32 params and Adam state (for GPU/TPU)")
+  p.add_argument("--distributed", action="store_true",
+                 help="multi-host: call jax.distributed.initialize() first (coordinator, process count and id "
+                      "from the flags below or the cluster's environment)")
+  p.add_argument("--coordinator", default=None, help="host:port of process 0 (with --distributed)")
+  p.add_argument("--num-processes", type=positive_int, default=None, help="with --distributed")
+  p.add_argument("--process-id", type=int, default=None, help="with --distributed")
   p.add_argument("--conv-impl", choices=("auto", "matmul", "lax"), default=d.conv_impl,
                  help="auto: matmul forms on CPU, lax (cuDNN) convolutions elsewhere; same math")
   p.add_argument("--chunk", type=positive_int, default=None,
@@ -139,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
   from gan_jax.input_pipeline import DataError
   from gan_jax.train import Interrupted, TrainingError, WorkdirError, train_and_evaluate
 
+  if args.distributed:
+    import jax
+
+    jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+  elif args.coordinator or args.num_processes or args.process_id is not None:
+    parser.error("--coordinator, --num-processes and --process-id need --distributed")
   try:
     train_and_evaluate(config, args.workdir, allow_config_change=args.allow_config_change)
   except ValueError as e:  # Config.validate, e.g. a batch larger than the dataset

@@ -10,7 +10,7 @@ ARCHITECTURE_FIELDS = ("latent_dim", "conditional", "ema_enabled")
 # Fields that change the training dynamics; resuming across them needs consent.
 # Fields the jitted steps read; the rest only steer the run around them.
 STEP_FIELDS = ("batch_size", "latent_dim", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling",
-               "conv_impl", "conditional", "ema")
+               "conv_impl", "conditional", "ema", "precision")
 HYPERPARAMETER_FIELDS = ("batch_size", "lr", "beta1", "beta2", "adam_eps", "adam", "dropout", "sampling", "seed",
                          "ema")
 
@@ -39,6 +39,9 @@ class Config:
   steps_per_epoch: int | None = None  # None: train set size // batch_size (468).
   # How the convolutions are computed; never changes the parameters.
   conv_impl: Literal["auto", "matmul", "lax"] = "auto"
+  # "f32", or "bf16": bf16 compute with float32 params and optimizer state (GPU/TPU).
+  precision: Literal["f32", "bf16"] = "f32"
+  devices: int | None = None  # data-parallel over this many local devices; None = all.
   # Iterations fused into one jitted lax.scan call; None picks one per backend.
   chunk: int | None = None
   # Data.
@@ -105,6 +108,10 @@ class Config:
       errors.append(f"sampling must be random or shuffle, got {self.sampling!r}")
     if self.ema is not None and not 0 <= self.ema <= 1:
       errors.append(f"ema decay must be in [0, 1], got {self.ema}")
+    if self.precision not in ("f32", "bf16"):
+      errors.append(f"precision must be f32 or bf16, got {self.precision!r}")
+    if self.devices is not None and self.devices <= 0:
+      errors.append(f"devices must be positive, got {self.devices}")
     if self.adam not in ("keras", "optax"):
       errors.append(f"adam must be keras or optax, got {self.adam!r}")
     if self.conv_impl not in ("auto", "matmul", "lax"):

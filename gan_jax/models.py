@@ -35,6 +35,13 @@ def resolve_conv_impl(impl: ConvImpl) -> str:
   return impl
 
 
+def _kernel_and_bias(module: nn.Module, x: jax.Array, k: int):
+  """Flax-layout (k, k, in, out) kernel and bias, cast with the input to the compute dtype."""
+  kernel = module.param("kernel", _KERNEL_INIT, (k, k, x.shape[-1], module.features))
+  bias = module.param("bias", _BIAS_INIT, (module.features,))
+  return nn.dtypes.promote_dtype(x, kernel, bias, dtype=module.dtype)
+
+
 class Conv(nn.Module):
   """SAME-padded convolution with a Flax-layout kernel; the forms the seed needs."""
 
@@ -47,9 +54,7 @@ class Conv(nn.Module):
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array) -> jax.Array:
     k = self.kernel_size
-    kernel = self.param("kernel", _KERNEL_INIT, (k, k, x_BxHxWxC.shape[-1], self.features))
-    bias = self.param("bias", _BIAS_INIT, (self.features,))
-    x, kernel, bias = nn.dtypes.promote_dtype(x_BxHxWxC, kernel, bias, dtype=self.dtype)
+    x, kernel, bias = _kernel_and_bias(self, x_BxHxWxC, k)
     impl = resolve_conv_impl(self.impl)
     if impl == "matmul" and (k, self.stride) == (3, 2):
       y = convs.conv3x3_s2(x, kernel)
@@ -72,9 +77,7 @@ class ConvTranspose(nn.Module):
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array) -> jax.Array:
     k = self.kernel_size
-    kernel = self.param("kernel", _KERNEL_INIT, (k, k, x_BxHxWxC.shape[-1], self.features))
-    bias = self.param("bias", _BIAS_INIT, (self.features,))
-    x, kernel, bias = nn.dtypes.promote_dtype(x_BxHxWxC, kernel, bias, dtype=self.dtype)
+    x, kernel, bias = _kernel_and_bias(self, x_BxHxWxC, k)
     if resolve_conv_impl(self.impl) == "matmul" and (k, self.stride) == (4, 2):
       y = convs.conv_transpose4x4_s2(x, kernel)
     else:

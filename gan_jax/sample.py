@@ -17,17 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_jax.cli import positive_int
 from gan_jax.input_pipeline import CLASS_NAMES
-
-
-def _positive(text: str) -> int:
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-  if value <= 0:
-    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-  return value
 
 
 def _class(text: str) -> int:
@@ -107,11 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--checkpoint", help="an orbax step folder (RUN/checkpoints/468) or a generator.msgpack")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--grid", help="write a 10x10 grid PNG (conditional: one class per row, labelled)")
-  p.add_argument("--n", type=_positive, help="number of samples for --out")
+  p.add_argument("--n", type=positive_int, help="number of samples for --out")
   p.add_argument("--out", help="write --n samples: .npy float32 (N, 28, 28, 1) in [-1, 1], or .npz with labels")
   p.add_argument("--interpolate", help="write a latent-space interpolation strip PNG")
   p.add_argument("--seeds", type=int, nargs=2, metavar=("A", "B"), help="interpolate between these seeds' points")
-  p.add_argument("--steps", type=_positive, default=10, help="images in the interpolation strip")
+  p.add_argument("--steps", type=positive_int, default=10, help="images in the interpolation strip")
   p.add_argument("--class", dest="cls", type=_class, help="conditional runs: only this class (index or name)")
   p.add_argument("--raw", action="store_true", help="use the trained weights even if the run keeps an EMA")
   return p

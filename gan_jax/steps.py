@@ -19,6 +19,7 @@ from jax import lax
 from gan_jax.config import Config
 from gan_jax.models import Discriminator, Generator
 from gan_jax.optim import keras_adam
+from gan_jax.parallel import shard_batch
 
 Params = Any
 Metrics = dict[str, jax.Array]
@@ -36,12 +37,18 @@ class GANState:
   config: Config = flax.struct.field(pytree_node=False)
 
 
+def _compute_dtype(config: Config):
+  # bf16 compute; params, optimizer state and losses stay float32.
+  return jnp.bfloat16 if config.precision == "bf16" else None
+
+
 def generator(config: Config) -> Generator:
-  return Generator(impl=config.conv_impl, num_classes=config.num_classes)
+  return Generator(impl=config.conv_impl, num_classes=config.num_classes, dtype=_compute_dtype(config))
 
 
 def discriminator(config: Config) -> Discriminator:
-  return Discriminator(impl=config.conv_impl, dropout_rate=config.dropout, num_classes=config.num_classes)
+  return Discriminator(impl=config.conv_impl, dropout_rate=config.dropout, num_classes=config.num_classes,
+                       dtype=_compute_dtype(config))
 
 
 def optimizer(config: Config) -> optax.GradientTransformation:
@@ -123,8 +130,8 @@ def discriminator_update(
   k_real, k_z, k_fake = jax.random.split(key, 3)
   state, d1, acc_real = _d_update(state, real_images, 1.0, k_real, real_labels)
   # G's forward sits outside D's loss, so no gradient reaches G (Keras' predict).
-  z = sample_latent(k_z, real_images.shape[0], config.latent_dim)
-  fake_labels = sample_labels(jax.random.fold_in(k_z, 1), real_images.shape[0], config)
+  z = shard_batch(sample_latent(k_z, real_images.shape[0], config.latent_dim))
+  fake_labels = shard_batch(sample_labels(jax.random.fold_in(k_z, 1), real_images.shape[0], config))
   fake_images = generate(config, state.g_params, z, fake_labels)
   state, d2, acc_fake = _d_update(state, fake_images, 0.0, k_fake, fake_labels)
   return state, {"d1": d1, "d2": d2, "acc_real": acc_real, "acc_fake": acc_fake}
@@ -138,8 +145,8 @@ def generator_update(state: GANState, key: jax.Array) -> tuple[GANState, Metrics
   """
   config = state.config
   k_z, k_drop = jax.random.split(key)
-  z = sample_latent(k_z, config.batch_size, config.latent_dim)
-  labels = sample_labels(jax.random.fold_in(k_z, 1), config.batch_size, config)
+  z = shard_batch(sample_latent(k_z, config.batch_size, config.latent_dim))
+  labels = shard_batch(sample_labels(jax.random.fold_in(k_z, 1), config.batch_size, config))
   disc = discriminator(config)
 
   def loss_fn(g_params):
@@ -184,8 +191,8 @@ def iteration_inputs(state: GANState, images_u8_NxHxWx1: jax.Array, labels_N: ja
   k_data, k_step = jax.random.split(state.key)
   k_d, k_g = jax.random.split(jax.random.fold_in(k_step, state.step))
   idx = real_batch_indices(state.config, k_data, state.step, images_u8_NxHxWx1.shape[0])
-  labels = None if labels_N is None or not state.config.conditional else labels_N[idx]
-  return to_float(images_u8_NxHxWx1[idx]), labels, k_d, k_g
+  labels = None if labels_N is None or not state.config.conditional else shard_batch(labels_N[idx])
+  return shard_batch(to_float(images_u8_NxHxWx1[idx])), labels, k_d, k_g
 
 
 def train_iteration(state: GANState, images_u8_NxHxWx1: jax.Array, labels_N: jax.Array | None = None):

@@ -3,6 +3,7 @@ progress images, orbax checkpoints and clean stops."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import tqdm
 
 from gan_jax import checkpointing as ckpt
 from gan_jax import images as image_io
-from gan_jax import input_pipeline, plots
+from gan_jax import input_pipeline, parallel, plots
 from gan_jax.config import Config
 from gan_jax.steps import GANState, create_state, generate, sample_latent, train_chunk
 
@@ -65,7 +66,7 @@ def prepare_workdir(workdir: str | os.PathLike) -> Path:
   path = Path(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
-    probe = path / ".write_probe"
+    probe = path / f".write_probe_{jax.process_index()}"
     with open(probe, "wb") as f:
       f.write(os.urandom(1 << 20))
       f.flush()
@@ -127,9 +128,9 @@ def _params_finite(state: GANState) -> bool:
 class MetricsLog:
   """metrics.jsonl: a line per ``log_every`` iterations and one per epoch."""
 
-  def __init__(self, path: Path, resume_step: int):
-    self.path = path
-    if path.exists():  # drop lines a killed run wrote past its checkpoint, and a torn last line
+  def __init__(self, path: Path, resume_step: int, enabled: bool = True):
+    self.path, self.enabled = path, enabled
+    if enabled and path.exists():  # drop lines a killed run wrote past its checkpoint, and a torn last line
       kept = []
       for line in path.read_text().splitlines():
         try:
@@ -142,6 +143,8 @@ class MetricsLog:
       os.replace(tmp, path)
 
   def write(self, record: dict) -> None:
+    if not self.enabled:
+      return
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
 
@@ -162,7 +165,7 @@ def sampling_params(state: GANState):
   return state.g_params if state.ema_params is None else state.ema_params
 
 
-def restore_or_create(config: Config, workdir: Path, *, allow_config_change: bool):
+def restore_or_create(config: Config, workdir: Path, *, allow_config_change: bool, sharding=None):
   """(manager, state): the newest readable checkpoint, else a fresh state.
 
   Unreadable checkpoints (a truncated file, say) are moved to
@@ -178,7 +181,7 @@ def restore_or_create(config: Config, workdir: Path, *, allow_config_change: boo
       continue
     ckpt.check_compatible(saved, config, allow_changes=allow_config_change)
     try:
-      state = ckpt.restore(manager, config, step)
+      state = ckpt.restore(manager, config, step, sharding)
     except Exception as e:  # noqa: BLE001
       bad.append((step, f"{type(e).__name__}: {e}"))
       continue
@@ -199,7 +202,7 @@ def restore_or_create(config: Config, workdir: Path, *, allow_config_change: boo
                 names, quarantine, workdir / "checkpoints" / str(step))
     manager = ckpt.make_manager(workdir, config)
   if state is None:
-    state = create_state(config.for_steps(), jax.random.PRNGKey(config.seed))
+    state = jax.device_put(create_state(config.for_steps(), jax.random.PRNGKey(config.seed)), sharding)
   return manager, state
 
 
@@ -208,19 +211,28 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
   config.validate()
   images_u8, labels = input_pipeline.load_split("train", data_dir=config.data_dir, idx_dir=config.idx_dir)
   config.validate(train_size=len(images_u8))
+  mesh = parallel.make_mesh(config.devices)
+  parallel.check_batch(config, 1 if mesh is None else mesh.size)
+  is_main = jax.process_index() == 0  # the one process that writes logs and images
   workdir = prepare_workdir(workdir)
-  (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+  if is_main:
+    (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
   steps_per_epoch = config.steps_per_epoch or len(images_u8) // config.batch_size
   total_steps = config.epochs * steps_per_epoch
   chunk = config.chunk or default_chunk(steps_per_epoch)
 
-  manager, state = restore_or_create(config, workdir, allow_config_change=allow_config_change)
+  manager, state = restore_or_create(config, workdir, allow_config_change=allow_config_change,
+                                     sharding=parallel.replicated(mesh))
   step = int(state.step)
-  if step:
+  if step and is_main:
     print(f"Resuming from {workdir / 'checkpoints' / str(step)} (step {step}).", file=sys.stderr)
-  metrics_log = MetricsLog(workdir / "metrics.jsonl", step)
-  data = jax.device_put(images_u8)
-  data_labels = jax.device_put(labels) if config.conditional else None
+  metrics_log = MetricsLog(workdir / "metrics.jsonl", step, enabled=is_main)
+  data = parallel.shard_dataset(images_u8, mesh)
+  data_labels = parallel.shard_dataset(labels, mesh) if config.conditional else None
+  if mesh is not None and is_main:
+    print(f"Data parallel over {mesh.size} devices: {config.half_batch // mesh.size} real + "
+          f"{config.half_batch // mesh.size} fake images per device for D, {config.batch_size // mesh.size} for G.",
+          file=sys.stderr)
   z_grid, grid_labels = grid_inputs(config)
 
   evaluator = _Evaluator(config, workdir, step) if config.eval_every else None
@@ -231,11 +243,12 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
     ckpt.save(manager, state, config)
 
   try:
-    with _StopRequests() as stop:
+    with _StopRequests() as stop, (jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext()):
       while step < total_steps:
         epoch, pos = divmod(step, steps_per_epoch)
         bar = tqdm.tqdm(total=steps_per_epoch, initial=pos, desc=f"epoch {epoch + 1}/{config.epochs}",
-                        disable=not config.progress or config.seed_log, leave=False, dynamic_ncols=True)
+                        disable=not (config.progress and is_main) or config.seed_log, leave=False,
+                        dynamic_ncols=True)
         epoch_metrics, window, t0 = [], [], time.perf_counter()
         while pos < steps_per_epoch:
           n = min(chunk - pos % chunk, steps_per_epoch - pos)
@@ -243,7 +256,7 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
           metrics = jax.device_get(metrics)
           _check_finite(metrics, step)
           epoch_metrics.append(metrics)
-          if config.seed_log:
+          if config.seed_log and is_main:
             for i in range(n):
               print(f">{epoch + 1}, {pos + i + 1}/{steps_per_epoch}, d1={metrics['d1'][i]:.3f}, "
                     f"d2={metrics['d2'][i]:.3f} g={metrics['g'][i]:.3f}", flush=True)
@@ -264,16 +277,19 @@ def train_and_evaluate(config: Config, workdir: str | os.PathLike, *, allow_conf
         summary = _mean(epoch_metrics)
         metrics_log.write({"step": step, "epoch": epoch + 1, "kind": "epoch", "seconds": seconds,
                    "it_per_s": sum(len(m["g"]) for m in epoch_metrics) / seconds, **summary})
-        print(f"epoch {epoch + 1}/{config.epochs}: " + " ".join(f"{k}={v:.3f}" for k, v in summary.items())
-              + f" | {seconds:.1f} s", file=sys.stderr, flush=True)
         fake = generate(state.config, sampling_params(state), z_grid, grid_labels)
-        image_io.save_grid(np.asarray(fake), workdir / "samples" / f"epoch_{epoch + 1:04d}.png")
+        if is_main:
+          print(f"epoch {epoch + 1}/{config.epochs}: " + " ".join(f"{k}={v:.3f}" for k, v in summary.items())
+                + f" | {seconds:.1f} s", file=sys.stderr, flush=True)
+          image_io.save_grid(np.asarray(fake), workdir / "samples" / f"epoch_{epoch + 1:04d}.png")
         if (epoch + 1) % config.checkpoint_every == 0 or step >= total_steps:
           save_checkpoint(state)
         if evaluator and ((epoch + 1) % config.eval_every == 0 or step >= total_steps):
           metrics_log.write(evaluator(state, epoch + 1))
-        plots.refresh(workdir)
-    ckpt.export_generator(workdir / ckpt.GENERATOR_FILE, state)
+        if is_main:
+          plots.refresh(workdir)
+    if is_main:
+      ckpt.export_generator(workdir / ckpt.GENERATOR_FILE, state)
   finally:
     manager.wait_until_finished()
     manager.close()

@@ -11,9 +11,14 @@ from gan_jax.input_pipeline import DEBIAN_IDX_DIR, FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# One persistent XLA cache for this session, shared with the run.py subprocesses:
-# the tests compile the same few programs, each once (~5 s apiece on 2 cores).
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="gan_jax_xla_cache_"))
+# One persistent XLA cache for this test run, shared by pytest-xdist workers and the
+# run.py subprocesses: the tests compile the same few programs (~5 s apiece on 2 cores).
+_run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"gan_jax_xla_cache_{_run_id}") if _run_id
+    else tempfile.mkdtemp(prefix="gan_jax_xla_cache_"),
+)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 

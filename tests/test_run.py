@@ -42,7 +42,7 @@ def test_run_leaves_checkpoints_metrics_samples_and_generator(small_run):
     "args,message",
     [
         (["--epochs", 0], "--epochs: must be positive"),
-        (["--batch-size", 7], "--batch-size: must be even"),
+        (["--batch-size", 7], "--batch-size: must be positive and even"),
         (["--lr", "fast"], "--lr: 'fast' is not a number"),
         (["--sampling", "sometimes"], "invalid choice"),
     ],
