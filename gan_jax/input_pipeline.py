@@ -140,6 +140,8 @@ def _import_tfds():
   import tensorflow_datasets as tfds
 
   tf.config.set_visible_devices([], "GPU")
+  # tfds warns on every load about our builder's dynamic config and empty variant folders.
+  logging.getLogger("absl").setLevel(logging.ERROR)
   return tfds
 
 

@@ -66,3 +66,12 @@ def real_idx_dir() -> Path:
   if not all((path / name).is_file() for split in FILES.values() for name in split):
     pytest.skip(f"real Fashion-MNIST not installed in {path} (apt-get install dataset-fashion-mnist)")
   return path
+
+
+# The slowest files first, so that pytest-xdist's two workers finish together.
+_SLOW_FIRST = ("test_multidevice.py", "test_resilience.py", "test_run.py", "test_beyond_seed.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(_SLOW_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

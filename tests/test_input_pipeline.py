@@ -74,11 +74,3 @@ def test_changed_files_are_prepared_again(tmp_path):
 def test_parse_idx_reads_what_idx_bytes_wrote():
   array = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
   np.testing.assert_array_equal(parse_idx(idx_bytes(array), "x", images=True), array)
-
-
-def test_real_fashion_mnist(real_idx_dir, tfds_dir):
-  train = load_dataset("train", idx_dir=str(real_idx_dir), data_dir=str(tfds_dir))
-  assert train.shape == (60000, 28, 28, 1) and train.dtype == np.float32
-  assert train.min() == -1.0 and train.max() == 1.0
-  _, labels = load_split("test", idx_dir=str(real_idx_dir), data_dir=str(tfds_dir))
-  assert labels.shape == (10000,) and np.bincount(labels).tolist() == [1000] * 10
