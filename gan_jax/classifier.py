@@ -81,12 +81,11 @@ def load(path: str | None = None):
 
 
 def train(epochs: int, seed: int, data_dir: str | None, idx_dir: str | None, batch: int = 128, log=print):
-  from gan_jax.input_pipeline import load_split
+  from gan_jax.input_pipeline import load_split, scale
 
   x_train, y_train = load_split("train", data_dir=data_dir, idx_dir=idx_dir)
   x_test, y_test = load_split("test", data_dir=data_dir, idx_dir=idx_dir)
-  to_float = lambda u8: (u8.astype(np.float32) - 127.5) / 127.5  # noqa: E731
-  x_train, x_test = jnp.asarray(to_float(x_train)), to_float(x_test)
+  x_train, x_test = jnp.asarray(scale(x_train)), scale(x_test)
   y_train = jnp.asarray(y_train)
   steps_per_epoch = len(x_train) // batch
   model = Classifier()

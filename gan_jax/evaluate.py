@@ -22,15 +22,16 @@ from gan_jax import metrics
 N_DEFAULT = 10_000
 
 
-def load_references(data_dir=None, idx_dir=None, n: int = N_DEFAULT):
-  """(test images, test labels, train-subset images): float32 in [-1, 1]."""
-  from gan_jax.input_pipeline import load_split
+def load_references(data_dir=None, idx_dir=None, n: int = N_DEFAULT, train_subset: bool = True):
+  """(test images, test labels, train-subset images or None): float32 in [-1, 1]."""
+  from gan_jax.input_pipeline import load_split, scale
 
-  to_float = lambda u8: (u8.astype(np.float32) - 127.5) / 127.5  # noqa: E731
   test, test_labels = load_split("test", data_dir=data_dir, idx_dir=idx_dir)
-  train, _ = load_split("train", data_dir=data_dir, idx_dir=idx_dir)
-  subset = np.random.default_rng(0).permutation(len(train))[:n]
-  return to_float(test[:n]), test_labels[:n], to_float(train[subset])
+  subset = None
+  if train_subset:
+    train, _ = load_split("train", data_dir=data_dir, idx_dir=idx_dir)
+    subset = scale(train[np.random.default_rng(0).permutation(len(train))[:n]])
+  return scale(test[:n]), test_labels[:n], subset
 
 
 class Scorer:
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
       use_ema = ema_params is not None and not args.raw
       images, labels = generate_samples(config, ema_params if use_ema else g_params, args.n, args.seed)
       source += " (EMA weights)" if use_ema else ""
-    test, test_labels, train_subset = load_references(args.data_dir, args.idx_dir)
+    test, test_labels, train_subset = load_references(args.data_dir, args.idx_dir,
+                                                      train_subset=not args.no_references)
   except (CheckpointError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -232,7 +232,12 @@ def load_split(
   return _as_arrays(official, split)
 
 
+def scale(images_u8: np.ndarray) -> np.ndarray:
+  """uint8 [0, 255] -> float32 [-1, 1], the seed's (x - 127.5) / 127.5."""
+  return (images_u8.astype(np.float32) - 127.5) / 127.5
+
+
 def load_dataset(split: str = "train", **kwargs) -> np.ndarray:
   """The seed's ``load_real_samples``: float32 (N, 28, 28, 1) in [-1, 1]."""
   images, _ = load_split(split, **kwargs)
-  return (images.astype(np.float32) - 127.5) / 127.5
+  return scale(images)

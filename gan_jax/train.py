@@ -305,7 +305,7 @@ class _Evaluator:
     from gan_jax.evaluate import Scorer, load_references
 
     self.config, self.workdir = config, workdir
-    test, test_labels, _ = load_references(config.data_dir, config.idx_dir)
+    test, test_labels, _ = load_references(config.data_dir, config.idx_dir, train_subset=False)
     self.scorer = Scorer(test, test_labels)
     self.best = ckpt.ocp.CheckpointManager((workdir / "checkpoints_best").absolute(),
                                            options=ckpt.ocp.CheckpointManagerOptions(max_to_keep=1, create=True),

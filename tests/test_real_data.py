@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gan_jax import classifier
-from gan_jax.input_pipeline import load_dataset, load_split
+from gan_jax.input_pipeline import load_dataset, load_split, scale
 
 
 def test_real_fashion_mnist(real_idx_dir, tfds_dir):
@@ -24,5 +24,5 @@ def test_committed_classifier_reaches_92_percent(real_idx_dir, tfds_dir):
   card = json.loads(classifier.asset_path(classifier.CARD).read_text())
   assert card["test_accuracy"] >= 0.92
   images, labels = load_split("test", idx_dir=str(real_idx_dir), data_dir=str(tfds_dir))
-  acc = classifier.accuracy(classifier.load(), (images.astype(np.float32) - 127.5) / 127.5, labels)
+  acc = classifier.accuracy(classifier.load(), scale(images), labels)
   assert acc >= 0.92 and acc == pytest.approx(card["test_accuracy"], abs=2e-3)

@@ -53,12 +53,18 @@ def test_bad_flags_exit_2_with_one_message(tmp_path, args, message):
   assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
 
 
-def test_batch_larger_than_dataset_and_missing_data_exit_2(tmp_path, idx_dir, tfds_dir):
-  result = run("--batch-size", 512, "--idx-dir", idx_dir, "--data-dir", tfds_dir, "--workdir", tmp_path / "w")
-  assert result.returncode == 2 and "larger than the training set (256 images)" in result.stderr
-  result = run("--idx-dir", tmp_path / "nothing", "--data-dir", tfds_dir, "--workdir", tmp_path / "w")
-  assert result.returncode == 2 and "no such folder" in result.stderr and "apt-get install" in result.stderr
-  assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
+def test_batch_larger_than_dataset_and_missing_data_exit_2(tmp_path, idx_dir, tfds_dir, capsys):
+  from gan_jax import cli  # run.py's main, in-process: TensorFlow's start-up is paid once
+
+  with pytest.raises(SystemExit) as err:
+    cli.main(["--batch-size", "512", "--idx-dir", str(idx_dir), "--data-dir", str(tfds_dir),
+              "--workdir", str(tmp_path / "w")])
+  assert err.value.code == 2 and "larger than the training set (256 images)" in capsys.readouterr().err
+  assert cli.main(["--idx-dir", str(tmp_path / "nothing"), "--data-dir", str(tfds_dir),
+                   "--workdir", str(tmp_path / "w")]) == 2
+  message = capsys.readouterr().err
+  assert "no such folder" in message and "apt-get install" in message and "Traceback" not in message
+  assert not (tmp_path / "w").exists()
 
 
 # --- sampling, evaluation and pictures on the run's workdir (in-process CLIs) ---
@@ -142,3 +148,20 @@ def test_plots_from_the_run(small_run):
   assert plots.main(["--workdir", str(workdir)]) == 0
   gif = Image.open(workdir / "progress.gif")
   assert gif.n_frames == 2
+
+
+def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(idx_dir, tfds_dir, tmp_path):
+  from gan_jax import Config
+  from gan_jax.plots import read_metrics
+  from gan_jax.train import train_and_evaluate
+
+  config = Config(batch_size=8, steps_per_epoch=2, epochs=2, idx_dir=str(idx_dir), data_dir=str(tfds_dir),
+                  progress=False, eval_every=1, eval_samples=64)
+  train_and_evaluate(config, tmp_path / "w")
+  evals = [r for r in read_metrics(tmp_path / "w" / "metrics.jsonl") if r.get("kind") == "eval"]
+  assert [r["epoch"] for r in evals] == [1, 2]
+  for r in evals:
+    assert not r["ema"] and r["fd"] > 0 and 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+  assert evals[0]["best"]  # the first evaluation is the best so far
+  best_steps = [p.name for p in (tmp_path / "w" / "checkpoints_best").iterdir() if p.name.isdigit()]
+  assert len(best_steps) == 1 and int(best_steps[0]) in {r["step"] for r in evals if r.get("best")}
