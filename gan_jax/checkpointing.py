@@ -22,11 +22,14 @@ class CheckpointError(Exception):
   """A checkpoint that cannot be used for this run; the message says why."""
 
 
-def make_manager(workdir: str | os.PathLike, config: Config) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True)
-  return ocp.CheckpointManager(
-      Path(workdir).absolute() / "checkpoints", options=options, item_names=("state", "config")
-  )
+def make_manager(
+    workdir: str | os.PathLike, config: Config | None = None, *, folder: str = "checkpoints",
+    max_to_keep: int | None = None, read_only: bool = False,
+) -> ocp.CheckpointManager:
+  """The orbax manager of ``WORKDIR/folder``; keeps ``config.keep_checkpoints`` unless told otherwise."""
+  keep = max_to_keep or (config.keep_checkpoints if config else None)
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only)
+  return ocp.CheckpointManager(Path(workdir).absolute() / folder, options=options, item_names=("state", "config"))
 
 
 def save(manager: ocp.CheckpointManager, state: GANState, config: Config | None = None) -> None:
@@ -126,8 +129,7 @@ def load_for_sampling(workdir: str | os.PathLike | None = None, checkpoint: str 
     step = None
   workdir = Path(workdir)
   if (workdir / "checkpoints").is_dir():
-    manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(), options=ocp.CheckpointManagerOptions(
-        read_only=True), item_names=("state", "config"))
+    manager = make_manager(workdir, read_only=True)
     try:
       step = manager.latest_step() if step is None else step
       if step is not None:

@@ -307,9 +307,7 @@ class _Evaluator:
     self.config, self.workdir = config, workdir
     test, test_labels, _ = load_references(config.data_dir, config.idx_dir, train_subset=False)
     self.scorer = Scorer(test, test_labels)
-    self.best = ckpt.ocp.CheckpointManager((workdir / "checkpoints_best").absolute(),
-                                           options=ckpt.ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
-                                           item_names=("state", "config"))
+    self.best = ckpt.make_manager(workdir, config, folder="checkpoints_best", max_to_keep=1)
     previous = [r["fd"] for r in plots.read_metrics(workdir / "metrics.jsonl")
                 if r.get("kind") == "eval" and r["step"] <= resume_step] if (workdir / "metrics.jsonl").exists() else []
     self.best_fd = min(previous, default=float("inf"))
